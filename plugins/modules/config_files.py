@@ -16,7 +16,7 @@ description:
   - Files marked C(secret) are never shown in a diff, only their checksums.
 version_added: 0.1.0
 author:
-  - hybridmon.monitoring developers
+  - hybridmon.monitoring developers (@hybridmon)
 options:
   files:
     description: The files to manage.
@@ -57,10 +57,12 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the real comparison and, by default, runs the validators on a private copy, so C(--check) also
       reports a configuration the service would reject.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
 

@@ -21,7 +21,7 @@ description:
   - A tarball whose checksum does not match fails before anything is installed, naming the file and both sums.
 version_added: 0.1.0
 author:
-  - hybridmon.monitoring developers
+  - hybridmon.monitoring developers (@hybridmon)
 options:
   name:
     description: Project name, used for the archive name, the version directory and the state record.
@@ -111,10 +111,12 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the real decision; with O(download_mode=controller) the tarball is still fetched into the
       controller cache and verified, so a bad checksum also fails under C(--check).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The host needs Python's C(tarfile) only; no C(tar) or C(unzip) binary is used.

@@ -8,7 +8,7 @@ module: service_control
 short_description: Start, restart or reload a systemd service only when its inputs changed, and prove it is up
 description:
   - Keeps a systemd service enabled and running and decides by content hashes whether it must be restarted (binary,
-    unit, flags changed: O(restart_on)) or only reloaded (configuration changed: O(reload_on)). The hashes of the inputs
+    unit or flags changed, see O(restart_on)) or only reloaded (configuration changed, see O(reload_on)). The hashes of the inputs
     the running service was last (re)started or reloaded with are recorded on the host, so a change made in a run that
     failed before the service was touched is still applied by the next run (a notified handler would be lost).
   - After every start, restart or reload it proves the service is up; it polls O(ready_url) until it answers
@@ -17,7 +17,7 @@ description:
     with the last lines of its journal.
 version_added: 0.1.0
 author:
-  - hybridmon.monitoring developers
+  - hybridmon.monitoring developers (@hybridmon)
 options:
   name:
     description: Unit name without C(.service).
@@ -86,9 +86,11 @@ options:
     default: /var/lib/hybridmon/services
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports the action that would be taken; nothing is started, reloaded or recorded.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
 
@@ -196,8 +198,9 @@ class Controller(object):
         while time.time() < deadline:
             props = self.show()
             if props.get("ActiveState") in ("failed", "inactive") and time.time() - started_at > 1:
-                raise ServiceError("%s is %s/%s after %s%s" % (self.unit, props.get("ActiveState"), props.get("SubState"),
-                                                              "reload" if after_reload else "start", self.journal()))
+                what = "reload" if after_reload else "start"
+                raise ServiceError("%s is %s/%s after %s%s" % (
+                    self.unit, props.get("ActiveState"), props.get("SubState"), what, self.journal()))
             pid = props.get("MainPID")
             if first_pid is None and pid not in (None, "0"):
                 first_pid = pid
@@ -267,10 +270,9 @@ class Controller(object):
         changed = action != "none" or enable_change
         result = dict(changed=changed, action=action, reasons=reasons)
         if self.m._diff:
+            after_state = "active" if action != "none" or active else props.get("ActiveState")
             result["diff"] = {"before": "state: %s\nenabled: %s\n" % (props.get("ActiveState"), unit_state),
-                              "after": "state: %s\nenabled: %s\n" % (
-                                  "active" if action != "none" or active else props.get("ActiveState"),
-                                  "enabled" if p["enabled"] else "disabled")}
+                              "after": "state: %s\nenabled: %s\n" % (after_state, "enabled" if p["enabled"] else "disabled")}
         if self.m.check_mode or not changed:
             return result
         if action in ("started", "restarted") and p["daemon_reload"]:

@@ -8,9 +8,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(bookworm trixie)
 mirror=${HM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 pkgs=systemd,systemd-sysv,python3,python3-apt,sudo,ca-certificates,gnupg,iproute2,dbus,procps,curl
-self_key=$(cat "$0" | sha256sum | cut -c1-12)
+# The content key covers what goes into the image (bump RECIPE when the rootfs steps below change), not this
+# script's other lines, so editing comments or locking does not rebuild images.
+RECIPE=1
+self_key=$(printf '%s|%s|%s' "$RECIPE" "$pkgs" "$mirror" | sha256sum | cut -c1-12)
 log() { printf '[images] %s\n' "$*" >&2; }
 
+mkdir -p "${HM_CACHE:-/var/cache/hybridmon}"
+exec 9>"${HM_CACHE:-/var/cache/hybridmon}/.images.lock"; flock 9   # concurrent callers wait for one build
 for suite in "${suites[@]}"; do
   tag="hybridmon/systemd:${suite}-${self_key}"
   if docker image inspect "$tag" >/dev/null 2>&1; then

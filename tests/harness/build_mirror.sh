@@ -11,6 +11,8 @@ parent=${1:?usage: build_mirror.sh CACHE_DIR}
 key=$(sha256sum "$0" | cut -c1-12)
 out="$parent/mirror-$key"
 log() { printf '[mirror] %s\n' "$*" >&2; }
+mkdir -p "$parent"
+exec 9>"$parent/.mirror.lock"; flock 9   # concurrent callers wait for one build
 if [ -f "$out/vars.yml" ]; then log "cached: $out"; echo "$out"; exit 0; fi
 
 work=$(mktemp -d /var/tmp/hm-mirror-XXXX)
@@ -85,8 +87,8 @@ av=$(fetch_deb prometheus-alertmanager sid); A="$work/x/prometheus-alertmanager-
 printf 'route:\n  receiver: default\nreceivers:\n  - name: default\n' > "$work/alertmanager.yml"
 repack alertmanager "$(upver "$av")" "$(mv_bin "$A/usr/bin/prometheus-alertmanager" alertmanager)" "$A/usr/bin/amtool" "$work/alertmanager.yml"
 # Debian's alertmanager does not embed its notification templates (upstream's does): test hosts need them.
-mkdir -p "$out/extras/alertmanager"
-cp -r "$A/usr/share/prometheus/alertmanager/." "$out/extras/alertmanager/"
+mkdir -p "$out/extras"
+tar -C "$A" --owner=0 --group=0 -czf "$out/extras/alertmanager-templates.tar.gz" usr/share/prometheus/alertmanager
 
 # Host-side tools for tests (promtool/amtool for rule tests and the k8s checks).
 mkdir -p "$out/bin"; cp "$T/usr/bin/promtool" "$A/usr/bin/amtool" "$out/bin/"

@@ -20,3 +20,9 @@ export PY_COLORS=0
 mkdir -p "$HM_ROOT/.cache/collections/ansible_collections/hybridmon"
 [ -L "$HM_ROOT/.cache/collections/ansible_collections/hybridmon/monitoring" ] || \
   ln -sfn "$HM_ROOT" "$HM_ROOT/.cache/collections/ansible_collections/hybridmon/monitoring"
+# host-side promtool/amtool from the release mirror (for rule tests, chart and k8s checks)
+if [ -z "${HM_PROMTOOL:-}" ] && [ -f "$HM_CACHE/harness.yml" ]; then
+  _m=$(sed -n 's/^hm_mirror_dir: "\(.*\)"$/\1/p' "$HM_CACHE/harness.yml")
+  [ -x "$_m/bin/promtool" ] && export HM_PROMTOOL="$_m/bin/promtool" HM_AMTOOL="$_m/bin/amtool"
+  unset _m
+fi

@@ -8,6 +8,7 @@ bash "$here/bootstrap.sh"
 source "$here/env.sh"
 bash "$here/build_images.sh" bookworm trixie
 mirror=$(bash "$here/build_mirror.sh" "$HM_CACHE")
+bash "$here/build_grafana_repo.sh" "$HM_CACHE/grafana-repo" >/dev/null
 bash "$here/mirror_server.sh"
 rel=${mirror#"$HM_CACHE"/}
 {
@@ -17,6 +18,11 @@ rel=${mirror#"$HM_CACHE"/}
   echo "hm_mirror_url_hosts: \"http://hybridmon-mirror:8000/$rel\""
   echo "hm_network: \"$HM_NETWORK\""
   grep -v '^#' "$mirror/vars.yml"
+  echo "# Grafana: the TEST-ONLY packaged API double in a signed local APT repository (tests/doubles)"
+  echo "hybridmon_grafana_repo_url: \"http://hybridmon-mirror:8000/grafana-repo/repo\""
+  grep -v -e '^#' -e '^---' "$HM_CACHE/grafana-repo/vars.yml"
+  echo "grafana_admin_password: \"hm-test-admin-pass-$(cut -c1-8 <<<"$rel" | tr -dc 'a-z0-9')\""
+  echo "grafana_secret_key: \"hm-test-secret-key-0123456789abcdef\""
 } > "$HM_CACHE/harness.yml.tmp"
 mv "$HM_CACHE/harness.yml.tmp" "$HM_CACHE/harness.yml"
 echo "[prepare] ready: $HM_CACHE/harness.yml" >&2
