@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SCENARIO ?=
 
-.PHONY: test demo prepare lint sanity unit molecule clean-containers
+.PHONY: test demo prepare lint sanity unit molecule bench clean-containers
 
 test:
 	bash tests/harness/run_tests.sh $(SCENARIO)
@@ -31,3 +31,6 @@ molecule:
 clean-containers:
 	-docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f
 	-docker rm -f hybridmon-demo hm-build-check
+bench:
+	bash benchmarks/noop_speed.sh
+	$(CURDIR)/.venv/bin/python benchmarks/prometheus_target_bench.py

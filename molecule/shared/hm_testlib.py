@@ -88,7 +88,7 @@ def run_playbook(*args, playbook=None, limit=None, extra_vars=None):
     env.setdefault("ANSIBLE_CONFIG", os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "ansible.cfg"))
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     env["ANSIBLE_NOCOLOR"] = "1"
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, timeout=600)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, timeout=600, check=False)
     recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
                           "failed": int(m.group(5))} for m in RECAP.finditer(p.stdout)}
     return p.returncode, p.stdout, recap

@@ -43,7 +43,7 @@ export GNUPGHOME="$out/gnupg"
 if [ ! -f "$GNUPGHOME/.ready" ]; then
   log "generating the throwaway signing key and a decoy key"
   rm -rf "$GNUPGHOME"
-  mkdir -m 0700 -p "$GNUPGHOME"
+  mkdir -p "$GNUPGHOME" && chmod 0700 "$GNUPGHOME"
   gpg --batch --quiet --passphrase '' --pinentry-mode loopback \
     --quick-gen-key "hybridmon TEST-ONLY grafana double repo <grafana-double@hybridmon.invalid>" rsa3072 sign never
   gpg --batch --quiet --passphrase '' --pinentry-mode loopback \

@@ -4,7 +4,6 @@
 # (this script + suite), so a warm machine reuses it; `hybridmon/systemd:<suite>` always points at the current one.
 # Usage: build_images.sh [suite...]   (default: bookworm trixie)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(bookworm trixie)
 mirror=${HM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 pkgs=systemd,systemd-sysv,python3,python3-apt,sudo,ca-certificates,gnupg,iproute2,dbus,procps,curl

@@ -40,7 +40,7 @@ fetch_deb() { # pkg suite -> extracted dir
   v=$(debver "$pkg" "$suite"); [ -n "$v" ] || { log "no $pkg in $suite"; exit 1; }
   d="$work/x/$pkg-$suite"; mkdir -p "$d"
   (cd "$work/debs" && chmod 0777 . && apt-get "${APT[@]}" download -qq "$pkg=$v" >/dev/null)
-  dpkg-deb -x "$work/debs/${pkg}_$(sed 's/:/%3a/' <<<"$v")"_*.deb "$d"
+  dpkg-deb -x "$work/debs/${pkg}_${v//:/%3a}"_*.deb "$d"
   echo "$v"
 }
 
@@ -64,14 +64,14 @@ repack() {
 
 mkdir -p "$out.tmp"; rm -rf "$out.tmp"/*; final=$out; out="$out.tmp"
 
-pv=$(fetch_deb prometheus sid); tv=$(fetch_deb promtool sid)
+pv=$(fetch_deb prometheus sid); fetch_deb promtool sid >/dev/null
 P="$work/x/prometheus-sid" T="$work/x/promtool-sid"
 printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["localhost:9090"]\n' > "$work/prometheus.yml"
 repack prometheus "$(upver "$pv")" "$P/usr/bin/prometheus" "$T/usr/bin/promtool" "$work/prometheus.yml"
 prom_ver=$(upver "$pv")
 
 pv2=$(fetch_deb prometheus trixie); P2="$work/x/prometheus-trixie"
-if [ -x "$P2/usr/bin/promtool" ]; then t2="$P2/usr/bin/promtool"; else tv2=$(fetch_deb promtool trixie); t2="$work/x/promtool-trixie/usr/bin/promtool"; fi
+if [ -x "$P2/usr/bin/promtool" ]; then t2="$P2/usr/bin/promtool"; else fetch_deb promtool trixie >/dev/null; t2="$work/x/promtool-trixie/usr/bin/promtool"; fi
 repack prometheus "$(upver "$pv2")" "$P2/usr/bin/prometheus" "$t2" "$work/prometheus.yml"
 prom_old=$(upver "$pv2")
 

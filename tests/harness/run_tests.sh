@@ -14,7 +14,7 @@ mkdir -p "$logdir"
 t0=$(date +%s)
 bash "$here/prepare.sh" || { echo "prepare failed"; echo "0 passed, 1 failed"; exit 1; }
 source "$here/env.sh"
-cd "$HM_ROOT"
+cd "$HM_ROOT" || exit 1
 
 count_pytest() { # name logfile rc
   local line p f e

@@ -16,6 +16,6 @@ cd "$dest"
 pipver=$(python -c 'from ansible_test._internal.python_requirements import get_pip_version as v; print(v())' 2>/dev/null || echo 24.2)
 mkdir -p ~/.ansible/test/cache
 for v in "$pipver" 24.2 25.0 25.1 25.2 26.0; do
-  cp "$HM_ROOT/tests/harness/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${v//./_}.py
+  cp "$HM_ROOT/tests/harness/get_pip_offline.py" "$HOME/.ansible/test/cache/get_pip_${v//./_}.py"
 done
 ansible-test sanity --color no --python 3.11 --local --skip-test shebang "$@"

@@ -149,8 +149,8 @@ def test_provisioning_loaded_at_start(grafana):
     status, dash = raw(grafana, "GET", "/api/dashboards/uid/prov-1")
     assert status == 200 and dash["meta"]["provisioned"] is True and dash["meta"]["folderUid"] == "provisioned"
     # provisioned dashboards refuse API saves, as in Grafana
-    status, body = raw(grafana, "POST", "/api/dashboards/db", {"dashboard": dict(dash["dashboard"], title="x"),
-                                                             "folderUid": "provisioned", "overwrite": True})
+    payload = {"dashboard": dict(dash["dashboard"], title="x"), "folderUid": "provisioned", "overwrite": True}
+    status, body = raw(grafana, "POST", "/api/dashboards/db", payload)
     assert status == 400 and "provisioned" in body["message"]
 
 
@@ -174,7 +174,7 @@ def test_dashboard_lifecycle_detects_ui_edit(grafana, monkeypatch):
     # someone edits the dashboard "in Grafana"
     edited = stored["dashboard"]
     edited["panels"][0]["title"] = "edited by hand"
-    status, _ = raw(grafana, "POST", "/api/dashboards/db",
+    status, _ignored = raw(grafana, "POST", "/api/dashboards/db",
                     {"dashboard": edited, "folderUid": stored["meta"]["folderUid"]})
     assert status == 200
 

@@ -12,8 +12,8 @@ CONN = {"url": "http://grafana:3000", "url_username": "admin", "url_password": "
 DASH = {"uid": "hy", "title": "Hybrid", "panels": [{"id": 1, "title": "up", "targets": [{"expr": "up"}]}]}
 
 
-def stored(dash=DASH, version=3, folder_uid="", dash_id=7):
-    body = dict(dash, id=dash_id, version=version)
+def stored(dash=None, version=3, folder_uid="", dash_id=7):
+    body = dict(DASH if dash is None else dash, id=dash_id, version=version)
     return {"dashboard": body, "meta": {"version": version, "folderUid": folder_uid, "folderId": 0,
                                         "url": "/d/hy/hybrid", "slug": "hybrid", "provisioned": False}}
 
@@ -43,7 +43,7 @@ def test_create_in_new_folder(monkeypatch):
 
 
 def test_unchanged_is_ok_and_json_string_accepted(monkeypatch):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
                  dashboard=json.dumps(DASH))
     assert res["changed"] is False and res["version"] == 3 and "diff" not in res
 
@@ -51,13 +51,13 @@ def test_unchanged_is_ok_and_json_string_accepted(monkeypatch):
 def test_key_order_and_volatile_fields_do_not_matter(monkeypatch):
     reordered = {"panels": [{"targets": [{"expr": "up"}], "title": "up", "id": 1}], "title": "Hybrid", "uid": "hy",
                  "version": 1, "iteration": 99}
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())], dashboard=reordered)
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())], dashboard=reordered)
     assert res["changed"] is False
 
 
 def test_update_sends_id_and_current_version(monkeypatch):
     new = dict(DASH, refresh="30s")
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/dashboards/uid/hy", 200, stored()),
         Exchange("POST", "/api/dashboards/db", 200, {"id": 7, "uid": "hy", "url": "/d/hy/hybrid", "version": 4},
                  body={"dashboard": dict(new, id=7, version=3), "folderUid": "", "overwrite": False,
@@ -80,7 +80,7 @@ def test_check_mode_compares_but_does_not_write(monkeypatch):
 
 
 def test_folder_move_is_a_change(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/folders/infra", 200, {"id": 3, "uid": "infra", "title": "Infra"}),
         Exchange("GET", "/api/dashboards/uid/hy", 200, stored(folder_uid="")),
         Exchange("POST", "/api/dashboards/db", 200, {"id": 7, "uid": "hy", "version": 4, "url": "/d/hy/hybrid"}),
@@ -89,13 +89,13 @@ def test_folder_move_is_a_change(monkeypatch):
 
 
 def test_missing_folder_without_create_is_404(monkeypatch):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/folders/nope", 404, {"message": "folder not found"})],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/folders/nope", 404, {"message": "folder not found"})],
                  dashboard=DASH, folder_uid="nope", create_folder=False)
     assert res["failed"] and "HTTP 404" in res["msg"] and "folder uid 'nope'" in res["msg"]
 
 
 def test_version_conflict_412(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/dashboards/uid/hy", 200, stored()),
         Exchange("POST", "/api/dashboards/db", 412,
                  {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}),
@@ -105,7 +105,7 @@ def test_version_conflict_412(monkeypatch):
 
 
 def test_bad_credentials_401_never_shows_password(monkeypatch):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 401, {"message": "Invalid username or password"})],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 401, {"message": "Invalid username or password"})],
                  dashboard=DASH)
     assert res["failed"] and "HTTP 401" in res["msg"] and "authentication failed" in res["msg"]
     assert "Sup3r-secret" not in json.dumps(res)
@@ -115,7 +115,7 @@ def test_inputs_resolved_by_name(monkeypatch):
     dash = {"uid": "gc", "title": "Imported", "__inputs": [{"name": "DS_PROMETHEUS", "type": "datasource"}],
             "panels": [{"datasource": {"uid": "${DS_PROMETHEUS}"}}]}
     want = {"uid": "gc", "title": "Imported", "panels": [{"datasource": {"uid": "prom-1"}}], "id": None}
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/dashboards/uid/gc", 404, {"message": "Dashboard not found"}),
         Exchange("GET", "/api/datasources/uid/Prometheus", 404, {"message": "Data source not found"}),
         Exchange("GET", "/api/datasources/name/Prometheus", 200, {"id": 1, "uid": "prom-1", "name": "Prometheus"}),
@@ -128,7 +128,7 @@ def test_inputs_resolved_by_name(monkeypatch):
 
 def test_unknown_datasource_input_fails_clearly(monkeypatch):
     dash = {"uid": "gc", "title": "Imported", "__inputs": [{"name": "DS_PROMETHEUS", "type": "datasource"}]}
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/dashboards/uid/gc", 404, {}),
         Exchange("GET", "/api/datasources/uid/nope", 404, {}),
         Exchange("GET", "/api/datasources/name/nope", 404, {}),
@@ -138,12 +138,12 @@ def test_unknown_datasource_input_fails_clearly(monkeypatch):
 
 def test_unresolved_input_fails(monkeypatch):
     dash = {"uid": "gc", "title": "Imported", "__inputs": [{"name": "DS_PROMETHEUS", "type": "datasource"}]}
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/gc", 404, {})], dashboard=dash)
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/gc", 404, {})], dashboard=dash)
     assert res["failed"] and "DS_PROMETHEUS" in res["msg"] and "has no value" in res["msg"]
 
 
 def test_no_uid_adopts_existing_by_title(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/search?type=dash-db&query=Hybrid", 200,
                  [{"uid": "elsewhere", "title": "Hybrid", "folderUid": "f"}, {"uid": "hy", "title": "Hybrid"}]),
         Exchange("GET", "/api/dashboards/uid/hy", 200, stored()),
@@ -152,42 +152,42 @@ def test_no_uid_adopts_existing_by_title(monkeypatch):
 
 
 def test_delete_and_absent_noop(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/dashboards/uid/hy", 200, stored()),
         Exchange("DELETE", "/api/dashboards/uid/hy", 200, {"title": "Hybrid", "message": "deleted", "id": 7}),
     ], state="absent", uid="hy")
     assert res["changed"] is True
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 404, {})], state="absent", uid="hy")
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 404, {})], state="absent", uid="hy")
     assert res["changed"] is False
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
                  state="absent", uid="hy", check_mode=True)
     assert res["changed"] is True
 
 
 def test_absent_without_uid_is_rejected(monkeypatch):
-    res, _ = run(monkeypatch, [], state="absent", dashboard={"title": "x"})
+    res, _ignored = run(monkeypatch, [], state="absent", dashboard={"title": "x"})
     assert res["failed"] and "set uid" in res["msg"]
 
 
 def test_export_is_deterministic(monkeypatch, tmp_path):
     dest = tmp_path / "b" / "hy.json"
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=3))],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=3))],
                  state="export", uid="hy", dest=str(dest), diff=True)
     assert res["changed"] is True and res["diff"]["before"] == ""
     text = dest.read_text()
     assert json.loads(text) == DASH and text.endswith("\n") and '"version"' not in text
     # a new server version with the same content: no change
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=8, dash_id=70))],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=8, dash_id=70))],
                  state="export", uid="hy", dest=str(dest))
     assert res["changed"] is False and dest.read_text() == text
     # content changed: check mode reports it but leaves the file alone
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(dict(DASH, title="New")))],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(dict(DASH, title="New")))],
                  state="export", uid="hy", dest=str(dest), check_mode=True)
     assert res["changed"] is True and dest.read_text() == text
 
 
 def test_export_missing_dashboard(monkeypatch, tmp_path):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/gone", 404, {"message": "Dashboard not found"})],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/gone", 404, {"message": "Dashboard not found"})],
                  state="export", uid="gone", dest=str(tmp_path / "x.json"))
     assert res["failed"] and "HTTP 404" in res["msg"] and "export dashboard 'gone'" in res["msg"]
 
@@ -202,12 +202,12 @@ def test_grafana_com_download_then_cache(monkeypatch, tmp_path):
     assert res["changed"] is True
     assert http.calls[0][0] == "GET" and "Authorization" not in (http.calls[0][3] or {})
     assert (tmp_path / "grafana.com" / "1860-r37.json").exists()
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/n1", 404, {})], **args)
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/n1", 404, {})], **args)
     assert res["changed"] is True
 
 
 def test_grafana_com_latest_revision_lookup(monkeypatch, tmp_path):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/gcom/api/dashboards/7362", 200, {"id": 7362, "revision": 5}),
         Exchange("GET", "/gcom/api/dashboards/7362/revisions/5/download", 200, {"uid": "m", "title": "MySQL"}),
         Exchange("GET", "/api/dashboards/uid/m", 404, {}),
@@ -218,7 +218,7 @@ def test_grafana_com_latest_revision_lookup(monkeypatch, tmp_path):
 def test_bad_json_source(monkeypatch, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    res, _ = run(monkeypatch, [], path=str(bad))
+    res, _ignored = run(monkeypatch, [], path=str(bad))
     assert res["failed"] and str(bad) in res["msg"] and "not valid JSON" in res["msg"]
 
 
@@ -228,5 +228,5 @@ def test_bad_json_source(monkeypatch, tmp_path):
     {"grafana_com_revision": 3, "dashboard": DASH},
 ])
 def test_argument_validation(monkeypatch, args):
-    res, _ = run(monkeypatch, [], **args)
+    res, _ignored = run(monkeypatch, [], **args)
     assert res["failed"]

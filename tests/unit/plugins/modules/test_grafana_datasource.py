@@ -47,7 +47,7 @@ def test_create(monkeypatch):
 
 
 def test_unchanged(monkeypatch):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, current())], diff=True)
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, current())], diff=True)
     assert res["changed"] is False and "diff" not in res and res["datasource"]["uid"] == "prom"
 
 
@@ -89,7 +89,7 @@ def test_secret_first_time_then_stable(monkeypatch):
     # next run: Grafana holds the secret and our hash -> ok, nothing sent
     stored = current(basicAuth=True, basicAuthUser="grafana", secureJsonFields={"basicAuthPassword": True},
                      jsonData={"httpMethod": "POST", "hybridmonSecureHash": sent["jsonData"]["hybridmonSecureHash"]})
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)],
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)],
                  basic_auth=True, basic_auth_user="grafana", secure_json_data=secret)
     assert res["changed"] is False
 
@@ -108,7 +108,7 @@ def test_changed_secret_detected_and_masked(monkeypatch):
 def test_secret_missing_server_side_is_a_change(monkeypatch):
     secret = {"password": "pw"}
     stored = current(secureJsonFields={}, jsonData={"httpMethod": "POST", "hybridmonSecureHash": secret_digest(secret)})
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)], check_mode=True,
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)], check_mode=True,
                  secure_json_data=secret)
     assert res["changed"] is True
 
@@ -116,17 +116,17 @@ def test_secret_missing_server_side_is_a_change(monkeypatch):
 def test_unmanaged_secrets_and_hash_left_alone(monkeypatch):
     stored = current(secureJsonFields={"password": True},
                      jsonData={"httpMethod": "POST", "hybridmonSecureHash": "pbkdf2-sha256$60000$ab$cd"})
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)])
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)])
     assert res["changed"] is False
 
 
 def test_delete(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/datasources/uid/prom", 200, current()),
         Exchange("DELETE", "/api/datasources/uid/prom", 200, {"message": "Data source deleted", "id": 1}),
     ], state="absent")
     assert res["changed"] is True
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/datasources/uid/prom", 404, {}),
         Exchange("GET", "/api/datasources/name/Prometheus", 404, {}),
     ], state="absent")
@@ -134,7 +134,7 @@ def test_delete(monkeypatch):
 
 
 def test_read_only_datasource_error(monkeypatch):
-    res, _ = run(monkeypatch, [
+    res, _ignored = run(monkeypatch, [
         Exchange("GET", "/api/datasources/uid/prom", 200, current(url="http://x")),
         Exchange("PUT", "/api/datasources/uid/prom", 403, {"message": "Cannot update read-only data source"}),
     ], secure_json_data={"password": "dont-leak-me"})
@@ -143,10 +143,10 @@ def test_read_only_datasource_error(monkeypatch):
 
 
 def test_wrong_token_401(monkeypatch):
-    res, _ = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 401, {"message": "Invalid API key"})])
+    res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 401, {"message": "Invalid API key"})])
     assert res["failed"] and "authentication failed" in res["msg"] and "glsa_tok3n" not in res["msg"]
 
 
 def test_type_required_for_present(monkeypatch):
-    res, _ = run(monkeypatch, [], type=None)
+    res, _ignored = run(monkeypatch, [], type=None)
     assert res["failed"] and "type" in res["msg"]
