@@ -91,7 +91,7 @@ def test_dashboard_edited_in_grafana_is_detected_and_restored(host):
     original = cur["dashboard"]["title"]
     edited = dict(cur["dashboard"], title="Edited by hand")
     status, _ignored = api(host, "/api/dashboards/db", method="POST",
-                    data={"dashboard": edited, "folderUid": cur["meta"].get("folderUid"), "overwrite": True})
+                           data={"dashboard": edited, "folderUid": cur["meta"].get("folderUid"), "overwrite": True})
     assert status == 200
     rc, out, recap = lib.run_playbook("--check", "--diff")
     assert rc == 0 and recap[NAME]["changed"] >= 1 and "Edited by hand" in out, out

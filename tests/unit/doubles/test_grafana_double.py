@@ -175,7 +175,7 @@ def test_dashboard_lifecycle_detects_ui_edit(grafana, monkeypatch):
     edited = stored["dashboard"]
     edited["panels"][0]["title"] = "edited by hand"
     status, _ignored = raw(grafana, "POST", "/api/dashboards/db",
-                    {"dashboard": edited, "folderUid": stored["meta"]["folderUid"]})
+                           {"dashboard": edited, "folderUid": stored["meta"]["folderUid"]})
     assert status == 200
 
     predicted = run_module(grafana_dashboard.main, args, check_mode=True, diff=True, monkeypatch=monkeypatch)
@@ -306,7 +306,7 @@ def test_provisioned_files_are_rescanned(tmp_path):
     try:
         assert raw(double, "GET", "/api/dashboards/uid/later")[0] == 404
         (tmp_path / "dashboards" / "later.json").write_text(json.dumps({"uid": "later", "title": "Later"}))
-        for _ in range(40):
+        for _attempt in range(40):
             if raw(double, "GET", "/api/dashboards/uid/later")[0] == 200:
                 break
             time.sleep(0.1)

@@ -44,7 +44,7 @@ def test_create_in_new_folder(monkeypatch):
 
 def test_unchanged_is_ok_and_json_string_accepted(monkeypatch):
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
-                 dashboard=json.dumps(DASH))
+                        dashboard=json.dumps(DASH))
     assert res["changed"] is False and res["version"] == 3 and "diff" not in res
 
 
@@ -90,7 +90,7 @@ def test_folder_move_is_a_change(monkeypatch):
 
 def test_missing_folder_without_create_is_404(monkeypatch):
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/folders/nope", 404, {"message": "folder not found"})],
-                 dashboard=DASH, folder_uid="nope", create_folder=False)
+                        dashboard=DASH, folder_uid="nope", create_folder=False)
     assert res["failed"] and "HTTP 404" in res["msg"] and "folder uid 'nope'" in res["msg"]
 
 
@@ -106,7 +106,7 @@ def test_version_conflict_412(monkeypatch):
 
 def test_bad_credentials_401_never_shows_password(monkeypatch):
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 401, {"message": "Invalid username or password"})],
-                 dashboard=DASH)
+                        dashboard=DASH)
     assert res["failed"] and "HTTP 401" in res["msg"] and "authentication failed" in res["msg"]
     assert "Sup3r-secret" not in json.dumps(res)
 
@@ -160,7 +160,7 @@ def test_delete_and_absent_noop(monkeypatch):
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 404, {})], state="absent", uid="hy")
     assert res["changed"] is False
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored())],
-                 state="absent", uid="hy", check_mode=True)
+                        state="absent", uid="hy", check_mode=True)
     assert res["changed"] is True
 
 
@@ -172,23 +172,23 @@ def test_absent_without_uid_is_rejected(monkeypatch):
 def test_export_is_deterministic(monkeypatch, tmp_path):
     dest = tmp_path / "b" / "hy.json"
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=3))],
-                 state="export", uid="hy", dest=str(dest), diff=True)
+                        state="export", uid="hy", dest=str(dest), diff=True)
     assert res["changed"] is True and res["diff"]["before"] == ""
     text = dest.read_text()
     assert json.loads(text) == DASH and text.endswith("\n") and '"version"' not in text
     # a new server version with the same content: no change
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(version=8, dash_id=70))],
-                 state="export", uid="hy", dest=str(dest))
+                        state="export", uid="hy", dest=str(dest))
     assert res["changed"] is False and dest.read_text() == text
     # content changed: check mode reports it but leaves the file alone
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/hy", 200, stored(dict(DASH, title="New")))],
-                 state="export", uid="hy", dest=str(dest), check_mode=True)
+                        state="export", uid="hy", dest=str(dest), check_mode=True)
     assert res["changed"] is True and dest.read_text() == text
 
 
 def test_export_missing_dashboard(monkeypatch, tmp_path):
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/dashboards/uid/gone", 404, {"message": "Dashboard not found"})],
-                 state="export", uid="gone", dest=str(tmp_path / "x.json"))
+                        state="export", uid="gone", dest=str(tmp_path / "x.json"))
     assert res["failed"] and "HTTP 404" in res["msg"] and "export dashboard 'gone'" in res["msg"]
 
 

@@ -90,7 +90,7 @@ def test_secret_first_time_then_stable(monkeypatch):
     stored = current(basicAuth=True, basicAuthUser="grafana", secureJsonFields={"basicAuthPassword": True},
                      jsonData={"httpMethod": "POST", "hybridmonSecureHash": sent["jsonData"]["hybridmonSecureHash"]})
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)],
-                 basic_auth=True, basic_auth_user="grafana", secure_json_data=secret)
+                        basic_auth=True, basic_auth_user="grafana", secure_json_data=secret)
     assert res["changed"] is False
 
 
@@ -109,7 +109,7 @@ def test_secret_missing_server_side_is_a_change(monkeypatch):
     secret = {"password": "pw"}
     stored = current(secureJsonFields={}, jsonData={"httpMethod": "POST", "hybridmonSecureHash": secret_digest(secret)})
     res, _ignored = run(monkeypatch, [Exchange("GET", "/api/datasources/uid/prom", 200, stored)], check_mode=True,
-                 secure_json_data=secret)
+                        secure_json_data=secret)
     assert res["changed"] is True
 
 
