@@ -13,12 +13,7 @@ source "$root/tests/harness/env.sh"
 name=hm-bench-speed
 work=$(mktemp -d /tmp/hm-bench-XXXX)
 trap 'docker rm -f "$name" >/dev/null 2>&1; rm -rf "$work"' EXIT
-docker rm -f "$name" >/dev/null 2>&1 || true
-docker run -d --name "$name" --hostname "$name" --network "$HM_NETWORK" --cap-add SYS_ADMIN --cap-add NET_ADMIN \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined --cgroupns host \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  hybridmon/systemd:bookworm /lib/systemd/systemd >/dev/null
-docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+bash "$root/tests/harness/start_host.sh" "$name" bookworm
 mirror_hosts=$(sed -n 's/^hm_mirror_url_hosts: "\(.*\)"$/\1/p' "$HM_CACHE/harness.yml")
 docker exec "$name" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server python3-pymysql >/dev/null \
   && curl -fsS $mirror_hosts/extras/alertmanager-templates.tar.gz | tar -xz -C /"
@@ -81,6 +76,10 @@ load = ping / 3.6
 print("machine speed factor (our facts+ping / anchor's): %.2f; no-change ratio normalized by it: %.3f" % (load, noop / 82.5 / load))
 PY
 echo "no-change runs: ${noop[*]}; --check runs: ${check[*]}"
+if [ -n "${HM_BENCH_PROFILE:-}" ]; then
+  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks play "$root/playbooks/site.yml" >/dev/null
+  echo "per-task times of one more no-change run:"; sed -n '/^TASKS RECAP/,$p' "$work/last.log" | tail -n +3
+fi
 fail=0
 for u in prometheus node_exporter alertmanager mysqld_exporter; do
   s=$(docker exec "$name" systemd-analyze security "$u.service" --no-pager | sed -n 's/.*level for .*: \([0-9.]*\).*/\1/p')

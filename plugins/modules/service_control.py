@@ -38,6 +38,14 @@ options:
     description: Run C(systemctl daemon-reload) first when a unit input changed (or always when C(true) and forced).
     type: bool
     default: true
+  files:
+    description:
+      - Configuration files (and the unit) to write first, in the same call, exactly as M(hybridmon.monitoring.config_files)
+        does (validated, all or nothing, secrets masked). A changed unit (C(*.service)) or a file listed in
+        O(restart_on) restarts the service; any other changed file reloads it.
+    type: list
+    elements: dict
+    default: []
   restart_on:
     description: Files whose content change requires a restart (unit file, release state, flags).
     type: list
@@ -132,7 +140,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import open_url
+
+from ansible_collections.hybridmon.monitoring.plugins.module_utils._config_files import (
+    FILE_SPEC,
+    ConfigError,
+    apply_files,
+)
 
 
 class ServiceError(Exception):
@@ -178,6 +191,7 @@ class Controller(object):
         return "\nLast journal lines of %s:\n%s" % (self.unit, out.strip()) if out.strip() else ""
 
     def http(self, url):
+        from ansible.module_utils.urls import open_url  # only when a readiness probe is needed: saves its import
         try:
             r = open_url(url, timeout=5, validate_certs=self.p["validate_certs"])
             return r.getcode(), to_native(r.read())
@@ -231,6 +245,23 @@ class Controller(object):
 
     def run(self):
         p = self.p
+        file_diffs = []
+        changed_files = []
+        if p["files"]:
+            files = [dict((k, f.get(k, spec.get("default"))) for k, spec in FILE_SPEC.items()) for f in p["files"]]
+            for f in files:
+                missing = [k for k, spec in FILE_SPEC.items() if spec.get("required") and f.get(k) is None]
+                if missing:
+                    raise ServiceError("files entry %r lacks %s" % (f.get("dest"), ", ".join(missing)))
+            try:
+                changed_files, content_changed, file_diffs = apply_files(self.m, files)
+            except ConfigError as e:
+                raise ServiceError(str(e))
+            for dest in content_changed:
+                if dest.endswith(".service") or dest in p["restart_on"]:
+                    p["restart"] = True
+                else:
+                    p["reload"] = True
         record = {}
         try:
             with open(self.record_path) as f:
@@ -267,13 +298,15 @@ class Controller(object):
             enable_change = True
         if not p["enabled"] and unit_state == "enabled":
             enable_change = True
-        changed = action != "none" or enable_change
-        result = dict(changed=changed, action=action, reasons=reasons)
+        changed = action != "none" or enable_change or bool(changed_files)
+        result = dict(changed=changed, action=action, reasons=reasons, changed_files=changed_files)
         if self.m._diff:
             after_state = "active" if action != "none" or active else props.get("ActiveState")
             result["diff"] = {"before": "state: %s\nenabled: %s\n" % (props.get("ActiveState"), unit_state),
                               "after": "state: %s\nenabled: %s\n" % (after_state, "enabled" if p["enabled"] else "disabled")}
-        if self.m.check_mode or not changed:
+            if file_diffs:
+                result["diff"] = file_diffs + [result["diff"]]
+        if self.m.check_mode or (action == "none" and not enable_change):
             return result
         if action in ("started", "restarted") and p["daemon_reload"]:
             self.sysctl("daemon-reload")
@@ -304,6 +337,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["started", "restarted", "reloaded"], default="started"),
+            files=dict(type="list", elements="dict", default=[]),
             enabled=dict(type="bool", default=True),
             daemon_reload=dict(type="bool", default=True),
             restart_on=dict(type="list", elements="path", default=[]),
@@ -325,6 +359,8 @@ def main():
         module.exit_json(**Controller(module).run())
     except ServiceError as e:
         module.fail_json(msg=to_native(e))
+    except (IOError, OSError) as e:
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or "service_control", to_native(e)))
 
 
 if __name__ == "__main__":

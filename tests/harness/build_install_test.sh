@@ -18,12 +18,7 @@ ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible-galaxy collection install --o
   -p "$work/installed" "$tarball" >/dev/null
 test -f "$work/installed/ansible_collections/hybridmon/monitoring/MANIFEST.json"
 
-docker rm -f "$name" >/dev/null 2>&1 || true
-docker run -d --name "$name" --hostname "$name" --network "$HM_NETWORK" --cap-add SYS_ADMIN --cap-add NET_ADMIN \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined --cgroupns host \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  hybridmon/systemd:bookworm /lib/systemd/systemd >/dev/null
-docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+bash "$HM_ROOT/tests/harness/start_host.sh" "$name" bookworm
 cat > "$work/play.yml" <<'PLAY'
 - name: Converge the installed collection's role by FQCN
   hosts: all

@@ -13,13 +13,7 @@ gport=${HM_DEMO_GRAFANA_PORT:-13000}
 aport=${HM_DEMO_ALERTMANAGER_PORT:-19093}
 work="$HM_CACHE/demo"
 mkdir -p "$work"
-docker rm -f "$name" >/dev/null 2>&1 || true
-docker run -d --name "$name" --hostname "$name" --network "$HM_NETWORK" \
-  -p "127.0.0.1:$pport:9090" -p "127.0.0.1:$gport:3000" -p "127.0.0.1:$aport:9093" \
-  --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  hybridmon/systemd:bookworm /lib/systemd/systemd >/dev/null
-docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+bash "$here/start_host.sh" "$name" bookworm -p "127.0.0.1:$pport:9090" -p "127.0.0.1:$gport:3000" -p "127.0.0.1:$aport:9093"
 mirror_hosts=$(sed -n 's/^hm_mirror_url_hosts: "\(.*\)"$/\1/p' "$HM_CACHE/harness.yml")
 echo "[demo] installing MariaDB in $name (the database the seed guide monitors)"
 docker exec "$name" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server python3-pymysql >/dev/null \
