@@ -295,3 +295,37 @@ def find_prometheuses(k8s, release=None, name=None, namespace=None):
     raise K8sError("no Prometheus object of release %s found in %s (looked for labels release=%s and "
                    "app.kubernetes.io/instance=%s): is kube-prometheus-stack installed under that release name?"
                    % (release, "namespace %s" % namespace if namespace else "any namespace", release, release))
+
+
+def labels_for_release(module, k8s, params, kind, labels, crd_hint, consequence):
+    """Labels an object of ``kind`` needs so that the release's Prometheus objects select it.
+
+    Reads the Prometheus custom resources of ``params['release']`` (or ``prometheus_name``), evaluates their
+    selectors for ``kind`` and returns the selection plan (``labels``, ``added``, ``selected_by``). Fails the module
+    with a message naming why when the object would not be selected; ``consequence`` says what that means
+    ("so it would never be scraped").
+    """
+    # imported here: _k8s_selectors is pure Python and has no reason to import this module back
+    from ansible_collections.hybridmon.monitoring.plugins.module_utils._k8s_selectors import (
+        SelectorError,
+        plan_selection,
+    )
+    p = params
+    try:
+        proms = find_prometheuses(k8s, p.get("release"), p.get("prometheus_name"), p.get("prometheus_namespace"))
+    except MissingKindError as exc:
+        module.fail_json(msg="%s; %s" % (exc.msg, crd_hint))
+    ns_labels = p["namespace_labels"] if p.get("namespace_labels") is not None else k8s.namespace_labels
+    try:
+        plan = plan_selection(proms, kind, p["namespace"], labels, ns_labels, p["add_selector_labels"])
+    except K8sError as exc:
+        module.fail_json(msg="%s; give the namespace's labels in namespace_labels" % exc.msg)
+    except SelectorError as exc:
+        module.fail_json(msg="cannot evaluate the selectors of the Prometheus objects: %s" % exc)
+    if not plan["selected_by"]:
+        module.fail_json(
+            msg="%s %s/%s would not be selected by %s, %s: %s" % (
+                kind, p["namespace"], p["name"], "release %s" % p["release"] if p.get("release") else "that Prometheus",
+                consequence, " | ".join(plan["reasons"])),
+            reasons=plan["reasons"])
+    return plan

@@ -331,10 +331,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.hybridmon.monitoring.plugins.module_utils._k8s import (
-    K8S_CONNECTION_ARGS, MONITORING_API, K8sClient, K8sError, MissingKindError, apply_object, find_prometheuses,
-)
-from ansible_collections.hybridmon.monitoring.plugins.module_utils._k8s_selectors import (
-    SelectorError, plan_selection,
+    K8S_CONNECTION_ARGS, MONITORING_API, K8sClient, K8sError, MissingKindError, apply_object, labels_for_release,
 )
 
 try:
@@ -600,24 +597,7 @@ def run_api(module, p, result):
             module.fail_json(msg="%s; %s" % (exc.msg, CRD_HINT))
         labels = dict((k, str(v)) for k, v in p["labels"].items())
         if p["state"] == "present" and (p.get("release") or p.get("prometheus_name")):
-            try:
-                proms = find_prometheuses(k8s, p.get("release"), p.get("prometheus_name"), p.get("prometheus_namespace"))
-            except MissingKindError as exc:
-                module.fail_json(msg="%s; %s" % (exc.msg, CRD_HINT))
-            ns_labels = p["namespace_labels"] if p.get("namespace_labels") is not None else k8s.namespace_labels
-            try:
-                plan = plan_selection(proms, KIND, p["namespace"], labels, ns_labels, p["add_selector_labels"])
-            except K8sError as exc:
-                module.fail_json(msg="%s; give the namespace's labels in namespace_labels" % exc.msg)
-            except SelectorError as exc:
-                module.fail_json(msg="cannot evaluate the selectors of the Prometheus objects: %s" % exc)
-            if not plan["selected_by"]:
-                module.fail_json(
-                    msg="ServiceMonitor %s/%s would not be selected by %s, so it would never be scraped: %s"
-                        % (p["namespace"], p["name"],
-                           "release %s" % p["release"] if p.get("release") else "that Prometheus",
-                           " | ".join(plan["reasons"])),
-                    reasons=plan["reasons"])
+            plan = labels_for_release(module, k8s, p, KIND, labels, CRD_HINT, "so it would never be scraped")
             labels = plan["labels"]
             result["selected_by"] = plan["selected_by"]
             result["added_labels"] = plan["added"]

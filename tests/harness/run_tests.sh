@@ -18,7 +18,7 @@ cd "$HM_ROOT" || exit 1
 
 count_pytest() { # name logfile rc
   local line p f e
-  line=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$2" | tail -1)
+  line=$(grep -E '^=*[[:space:]]*[0-9]+ (passed|failed|error).* in [0-9.]+s' "$2" | tail -1)
   p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   e=$(grep -oE '[0-9]+ error' <<<"$line" | grep -oE '[0-9]+' || echo 0)
