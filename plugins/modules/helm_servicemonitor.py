@@ -27,6 +27,7 @@ author:
   - hybridmon.monitoring contributors (@hybridmon)
 extends_documentation_fragment:
   - hybridmon.monitoring.k8s_connection
+  - hybridmon.monitoring.kube_prometheus_selection
 options:
   name:
     description: Name of the ServiceMonitor (and of the O(output=values) entry).
@@ -49,31 +50,6 @@ options:
       - Its C(Prometheus) objects are found by the label C(release=<release>) (or C(app.kubernetes.io/instance)).
       - With O(output=file), only the label C(release=<release>) is added (the chart's default selector).
     type: str
-  prometheus_name:
-    description: Name of one C(Prometheus) object to check the selection against, instead of looking up O(release).
-    type: str
-  prometheus_namespace:
-    description: Namespace of the C(Prometheus) objects (default all namespaces; required with O(prometheus_name)).
-    type: str
-  namespace_labels:
-    description:
-      - Labels of the ServiceMonitor's namespace, to evaluate a C(serviceMonitorNamespaceSelector) with conditions.
-      - When not given they are read from the Namespace object (read access to namespaces needed).
-    type: dict
-  add_selector_labels:
-    description:
-      - Add the labels the Prometheus objects' C(serviceMonitorSelector) requires (C(matchLabels), and C(In)
-        expressions with one value). Labels given in O(labels) are never overwritten.
-    type: bool
-    default: true
-  labels:
-    description: Labels of the ServiceMonitor object.
-    type: dict
-    default: {}
-  annotations:
-    description: Annotations of the ServiceMonitor object.
-    type: dict
-    default: {}
   selector:
     description: Label selector of the Services to scrape. Required with O(state=present).
     type: dict
@@ -207,10 +183,6 @@ options:
   sample_limit:
     description: Per-scrape limit of accepted samples.
     type: int
-  force:
-    description: Take over fields owned by another field manager instead of failing on the conflict.
-    type: bool
-    default: false
   output:
     description:
       - C(api) applies the object through the Kubernetes API.

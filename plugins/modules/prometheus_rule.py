@@ -24,6 +24,7 @@ author:
   - hybridmon.monitoring contributors (@hybridmon)
 extends_documentation_fragment:
   - hybridmon.monitoring.k8s_connection
+  - hybridmon.monitoring.kube_prometheus_selection
 options:
   name:
     description: Name of the PrometheusRule.
@@ -59,38 +60,6 @@ options:
   promtool_path:
     description: Path of C(promtool). By default it is searched in E(PATH).
     type: path
-  release:
-    description:
-      - Name of the kube-prometheus-stack Helm release whose Prometheus must load the rules.
-      - Its C(Prometheus) objects are found by the label C(release=<release>) (or C(app.kubernetes.io/instance)).
-    type: str
-  prometheus_name:
-    description: Name of one C(Prometheus) object to check the selection against, instead of looking up O(release).
-    type: str
-  prometheus_namespace:
-    description: Namespace of the C(Prometheus) objects (default all namespaces; required with O(prometheus_name)).
-    type: str
-  namespace_labels:
-    description:
-      - Labels of O(namespace), to evaluate a C(ruleNamespaceSelector) with conditions. When not given they are read
-        from the Namespace object.
-    type: dict
-  add_selector_labels:
-    description: Add the labels the C(ruleSelector) requires. Labels given in O(labels) are never overwritten.
-    type: bool
-    default: true
-  labels:
-    description: Labels of the PrometheusRule object.
-    type: dict
-    default: {}
-  annotations:
-    description: Annotations of the PrometheusRule object.
-    type: dict
-    default: {}
-  force:
-    description: Take over fields owned by another field manager instead of failing on the conflict.
-    type: bool
-    default: false
 notes:
   - A custom C(ruleSelector) in kube-prometheus-stack replaces the chart's default one, so the chart's own rules may
     stop loading; prefer adding the labels the existing selector wants (what this module does).

@@ -19,6 +19,10 @@ description:
     checksum, and copied to the host only when the host needs it. With O(download_mode=target) the host downloads and
     verifies it. With O(download_mode=none) the binaries must already be in O(install_dir).
   - A tarball whose checksum does not match fails before anything is installed, naming the file and both sums.
+  - With O(service) the same call then writes the service's unit and configuration files (each validated before any
+    replaces a live file) and starts, restarts or reloads the service only when its inputs changed, proving it ready
+    after every action, exactly as M(hybridmon.monitoring.service_control) does. An unchanged service costs one module
+    call for release, account, directories, configuration and service together.
 version_added: 0.1.0
 author:
   - hybridmon.monitoring developers (@hybridmon)
@@ -109,6 +113,13 @@ options:
     description: Verify TLS certificates of downloads.
     type: bool
     default: true
+  service:
+    description:
+      - Keep the release's systemd service running in the same module call, after the release is in place; a release
+        that changed restarts it. Without it only the release, user and directories are handled.
+      - Takes the options of M(hybridmon.monitoring.service_control) (C(files), C(restart_on), C(reload_on),
+        C(ready_url), C(reload_metric), ...), checked the same way; C(name) defaults to O(name).
+    type: dict
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -134,6 +145,21 @@ EXAMPLES = r"""
     directories:
       - {path: /etc/prometheus, owner: root, group: prometheus, mode: "0750"}
       - {path: /var/lib/prometheus, owner: prometheus, group: prometheus, mode: "0750"}
+
+- name: Install node_exporter, write its unit and keep it running, proven ready, in one call
+  become: true
+  hybridmon.monitoring.release_install:
+    name: node_exporter
+    version: 1.11.1
+    binaries: [node_exporter]
+    base_url: https://github.com/prometheus/node_exporter/releases/download/v1.11.1
+    user: node_exporter
+    service:
+      files:
+        - dest: /etc/systemd/system/node_exporter.service
+          content: "{{ lookup('ansible.builtin.template', 'node_exporter.service.j2') }}"
+      restart_on: [/etc/systemd/system/node_exporter.service, /usr/local/lib/hybridmon/node_exporter/state.json]
+      ready_url: http://127.0.0.1:9100/metrics
 
 - name: Roll back to the previous version
   become: true
@@ -171,6 +197,27 @@ sha256:
   description: Checksum of the installed tarball.
   returned: when known
   type: str
+service:
+  description: What O(service) did (or would do in check mode).
+  returned: when O(service) is set and the release is in place (or in check mode)
+  type: dict
+  contains:
+    action:
+      description: The service action.
+      type: str
+      choices: [none, started, restarted, reloaded]
+      sample: reloaded
+    reasons:
+      description: Why that action was needed.
+      type: list
+      elements: str
+    changed_files:
+      description: Files written (or that would be written), content or attributes.
+      type: list
+      elements: str
+    ready_seconds:
+      description: How long the service took to prove ready after the action.
+      type: float
 needs_archive:
   description: Internal; the host needs the tarball (read by the action plugin).
   returned: with download_mode=controller when an install is needed
@@ -188,9 +235,16 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.hybridmon.monitoring.plugins.module_utils._service import (
+    SERVICE_REQUIRED_TOGETHER,
+    SERVICE_SPEC,
+    ServiceController,
+    ServiceError,
+)
 from ansible_collections.hybridmon.monitoring.plugins.module_utils._release import (
     ReleaseError,
     archive_name,
@@ -532,6 +586,34 @@ class Installer(object):
         return self.activate(prev["dir"], prev["sha256"], via="rollback")
 
 
+def service_params(module):
+    """O(service) checked against service_control's argument spec (one spec for both modules)."""
+    result = ArgumentSpecValidator(SERVICE_SPEC, required_together=SERVICE_REQUIRED_TOGETHER).validate(
+        module.params["service"])
+    module.no_log_values.update(result._no_log_values)
+    if result.error_messages:
+        raise ServiceError("service: %s" % "; ".join(result.error_messages))
+    params = result.validated_parameters
+    params["name"] = params["name"] or module.params["name"]
+    return params
+
+
+def run_service(module, res, params):
+    """Apply O(service) once the release is in place; merge its outcome into the release result."""
+    if res.get("binaries_changed"):
+        params["restart"] = True
+    out = ServiceController(module, params).run()
+    res["changed"] = bool(res["changed"] or out["changed"])
+    res["service"] = dict((k, out[k]) for k in ("action", "reasons", "changed_files", "ready_seconds") if k in out)
+    if module._diff:
+        release = res.get("diff") or {}
+        release_diff = {"before_header": "%s release" % module.params["name"],
+                        "after_header": "%s release" % module.params["name"],
+                        "before": release.get("before", {}), "after": release.get("after", {})}
+        res["diff"] = [release_diff] + out.get("diff", [])
+    return res
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -556,13 +638,23 @@ def main():
             timeout=dict(type="int", default=60),
             retries=dict(type="int", default=3),
             validate_certs=dict(type="bool", default=True),
+            service=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     try:
-        inst = Installer(module)
-        module.exit_json(**inst.run())
+        service = service_params(module) if module.params["service"] is not None else None
+        res = Installer(module).run()
+        # the controller still has to send the tarball: the service follows in that second call (check mode predicts
+        # it now, with the restart a new release implies)
+        if service is not None and (module.check_mode or not res.get("needs_archive")):
+            if res.get("needs_archive"):
+                res["binaries_changed"] = True
+            res = run_service(module, res, service)
+        module.exit_json(**res)
     except ReleaseError as e:
+        module.fail_json(msg=to_native(e))
+    except ServiceError as e:
         module.fail_json(msg=to_native(e))
     except (IOError, OSError) as e:
         module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or "filesystem error", to_native(e)))

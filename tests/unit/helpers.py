@@ -4,8 +4,10 @@
 next expected exchange (method, URL path and query, optional JSON body and headers); an extra
 call, a call out of order, or an exchange left unused at the end fails the test.
 """
+import hashlib
 import io
 import json
+import tarfile
 import urllib.error
 from urllib.parse import urlsplit
 
@@ -112,3 +114,15 @@ class ScriptedHTTP:
         if self.exchanges:
             left = ", ".join("%s %s" % (e.method, e.path) for e in self.exchanges)
             raise AssertionError("expected requests never made: " + left)
+
+
+def make_tarball(path, version, payload):
+    """A release tarball shaped like upstream's (demo-<v>.linux-amd64/{demo,demotool,LICENSE}); returns its sha256."""
+    top = "demo-%s.linux-amd64" % version
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in (("demo", payload), ("demotool", payload + b"-tool"), ("LICENSE", b"GPL")):
+            info = tarfile.TarInfo("%s/%s" % (top, name))
+            info.size = len(data)
+            info.mode = 0o755
+            tf.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()

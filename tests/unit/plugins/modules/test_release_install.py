@@ -1,26 +1,12 @@
 """release_install on a real tarball in a temporary tree: install, no-change, tamper detection, bad checksum,
 kept-version switch without an archive, rollback."""
-import hashlib
-import io
 import json
 import os
-import tarfile
 
 import pytest
 
 from ansible_collections.hybridmon.monitoring.plugins.modules import release_install
-from helpers import run_module
-
-
-def make_tarball(path, version, payload):
-    top = "demo-%s.linux-amd64" % version
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in (("demo", payload), ("demotool", payload + b"-tool"), ("LICENSE", b"GPL")):
-            info = tarfile.TarInfo("%s/%s" % (top, name))
-            info.size = len(data)
-            info.mode = 0o755
-            tf.addfile(info, io.BytesIO(data))
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+from helpers import make_tarball, run_module
 
 
 @pytest.fixture
