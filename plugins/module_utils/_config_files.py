@@ -63,10 +63,11 @@ FILE_SPEC = dict(
 )
 
 
-def apply_files(module, files, validate_in_check_mode=True):
+def apply_files(module, files, validate_in_check_mode=True, previous=None):
     """Write what differs, validating every changed file first; nothing is replaced if one is rejected.
 
-    Returns (changed_files, content_changed, diffs). Raises ConfigError with the tool's message.
+    Returns (changed_files, content_changed, diffs). Raises ConfigError with the tool's message. With a dict as
+    ``previous`` it records, for every file it replaces, what was there before (see restore_files).
     """
     for f in files:
         if f["secret"] and f["content"]:
@@ -98,7 +99,8 @@ def apply_files(module, files, validate_in_check_mode=True):
         attrs_changed = st is None or (stat.S_IMODE(st.st_mode) != mode or
                                        (uid is not None and (st.st_uid, st.st_gid) != (uid, gid)))
         if content_changed or attrs_changed:
-            plan.append(dict(f, want=want, uid=uid, gid=gid, imode=mode, content_changed=content_changed))
+            plan.append(dict(f, want=want, uid=uid, gid=gid, imode=mode, content_changed=content_changed,
+                             have=have, st=st))
         if content_changed:
             if f["secret"]:
                 before = "(secret content, sha1 %s)\n" % sha1(have) if have is not None else ""
@@ -141,6 +143,8 @@ def apply_files(module, files, validate_in_check_mode=True):
                 run_validate(module, item["validate"], tmp, item["dest"])
         if not module.check_mode:
             for item, tmp in staged:
+                if previous is not None and item["dest"] not in previous:
+                    previous[item["dest"]] = (item["have"], item["st"])
                 if tmp:
                     os.replace(tmp, item["dest"])
                 else:
@@ -151,3 +155,24 @@ def apply_files(module, files, validate_in_check_mode=True):
             if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
     return [p["dest"] for p in plan], [p["dest"] for p in plan if p["content_changed"]], diffs
+
+
+def restore_files(previous):
+    """Put back what apply_files replaced (content, owner, mode), or remove the files it created."""
+    for dest, (have, st) in previous.items():
+        if have is None:
+            if os.path.lexists(dest):
+                os.unlink(dest)
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), suffix=".hm-tmp", dir=os.path.dirname(dest))
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(have)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -37,9 +37,12 @@ SERVICE_SPEC = dict(
     reload_metric=dict(type="str"),
     metrics_url=dict(type="str"),
     validate_certs=dict(type="bool", default=True),
+    # HTTP basic auth for ready_url and metrics_url (an exporter behind exporter-toolkit's basic_auth_users)
+    url_username=dict(type="str"),
+    url_password=dict(type="str", no_log=True),
     state_dir=dict(type="path", default="/var/lib/hybridmon/services"),
 )
-SERVICE_REQUIRED_TOGETHER = [["reload_metric", "metrics_url"]]
+SERVICE_REQUIRED_TOGETHER = [["reload_metric", "metrics_url"], ["url_username", "url_password"]]
 
 
 class ServiceError(Exception):
@@ -86,6 +89,8 @@ class ServiceController(object):
         self.unit = name if name.endswith(".service") else name + ".service"
         self.record_path = os.path.join(self.p["state_dir"], re.sub(r"\.service$", "", name) + ".json")
         self.systemctl = module.get_bin_path("systemctl", required=True)
+        # what write_files replaced: dest -> (previous bytes or None, stat or None), for a rollback
+        self.previous_files = {}
 
     def sysctl(self, *args, **kw):
         rc, out, err = self.m.run_command([self.systemctl] + list(args))
@@ -107,8 +112,12 @@ class ServiceController(object):
 
     def http(self, url):
         from ansible.module_utils.urls import open_url  # only when a readiness probe is needed: saves its import
+        user = self.p.get("url_username")
         try:
-            r = open_url(url, timeout=5, validate_certs=self.p["validate_certs"])
+            # credentials go in the Authorization header of the first request (no 401 round trip first); they never
+            # appear in a message: errors name the URL and the status only
+            r = open_url(url, timeout=5, validate_certs=self.p["validate_certs"], url_username=user or None,
+                         url_password=self.p.get("url_password") if user else None, force_basic_auth=bool(user))
             return r.getcode(), to_native(r.read())
         except Exception as e:  # connection refused, HTTPError with a code, timeouts
             return getattr(e, "code", None), to_native(e)
@@ -165,7 +174,7 @@ class ServiceController(object):
         if not files:
             return [], []
         try:
-            changed_files, content_changed, diffs = apply_files(self.m, files)
+            changed_files, content_changed, diffs = apply_files(self.m, files, previous=self.previous_files)
         except ConfigError as e:
             raise ServiceError(str(e))
         for dest in content_changed:

@@ -113,6 +113,9 @@ def main():
             validate_in_check_mode=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
+        # file contents (credentials) and probe passwords travel in nested options: keep the arguments out of the
+        # host's system log altogether; results are masked through no_log_values
+        no_log=True,
     )
     try:
         changed_files, content_changed, diffs = apply_files(module, module.params["files"],

@@ -120,6 +120,14 @@ options:
       - Takes the options of M(hybridmon.monitoring.service_control) (C(files), C(restart_on), C(reload_on),
         C(ready_url), C(reload_metric), ...), checked the same way; C(name) defaults to O(name).
     type: dict
+  rollback_on_failure:
+    description:
+      - With O(service), when a new release is activated and the service then fails its readiness proof (does not
+        start, crash-loops, never answers), switch back to the previous release and to the unit and configuration
+        files it ran with, restart it and prove it ready; the task still fails, naming both versions and what went
+        wrong.
+    type: bool
+    default: true
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -239,6 +247,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.hybridmon.monitoring.plugins.module_utils._config_files import restore_files
 from ansible_collections.hybridmon.monitoring.plugins.module_utils._service import (
     SERVICE_REQUIRED_TOGETHER,
     SERVICE_SPEC,
@@ -598,11 +607,34 @@ def service_params(module):
     return params
 
 
-def run_service(module, res, params):
-    """Apply O(service) once the release is in place; merge its outcome into the release result."""
+def run_service(module, inst, res, params):
+    """Apply O(service) once the release is in place; merge its outcome into the release result.
+
+    A new release whose service does not come up is rolled back to the previous release (kept on disk), which is
+    restarted and proven ready; the task still fails, saying so."""
     if res.get("binaries_changed"):
         params["restart"] = True
-    out = ServiceController(module, params).run()
+    ctrl = ServiceController(module, params)
+    try:
+        out = ctrl.run()
+    except ServiceError as e:
+        previous = res.get("previous_version")
+        if not (res.get("binaries_changed") and previous and module.params["rollback_on_failure"]
+                and not module.check_mode):
+            raise
+        failed_version = res.get("version")
+        try:
+            # the previous release with the unit and configuration it ran with
+            restore_files(ctrl.previous_files)
+            inst.rollback()
+            back = ServiceController(module, dict(params, files=[], restart=True, reload=False)).run()
+        except (ServiceError, ReleaseError, IOError, OSError) as again:
+            raise ServiceError("%s %s did not come up: %s\nRolling back to %s failed too: %s"
+                               % (module.params["name"], failed_version, e, previous, again))
+        raise ServiceError("%s %s did not come up, so %s was rolled back to %s, which is running and ready again "
+                           "(in %ss); the next run tries %s again. What went wrong: %s"
+                           % (module.params["name"], failed_version, module.params["name"], previous,
+                              back.get("ready_seconds"), failed_version, e))
     res["changed"] = bool(res["changed"] or out["changed"])
     res["service"] = dict((k, out[k]) for k in ("action", "reasons", "changed_files", "ready_seconds") if k in out)
     if module._diff:
@@ -639,18 +671,23 @@ def main():
             retries=dict(type="int", default=3),
             validate_certs=dict(type="bool", default=True),
             service=dict(type="dict"),
+            rollback_on_failure=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
+        # file contents (credentials) and probe passwords travel in nested options: keep the arguments out of the
+        # host's system log altogether; results are masked through no_log_values
+        no_log=True,
     )
     try:
         service = service_params(module) if module.params["service"] is not None else None
-        res = Installer(module).run()
+        inst = Installer(module)
+        res = inst.run()
         # the controller still has to send the tarball: the service follows in that second call (check mode predicts
         # it now, with the restart a new release implies)
         if service is not None and (module.check_mode or not res.get("needs_archive")):
             if res.get("needs_archive"):
                 res["binaries_changed"] = True
-            res = run_service(module, res, service)
+            res = run_service(module, inst, res, service)
         module.exit_json(**res)
     except ReleaseError as e:
         module.fail_json(msg=to_native(e))

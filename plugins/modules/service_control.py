@@ -88,6 +88,16 @@ options:
     description: Verify TLS certificates of O(ready_url) and O(metrics_url).
     type: bool
     default: true
+  url_username:
+    description:
+      - User name for HTTP basic authentication at O(ready_url) and O(metrics_url), for a service that requires it
+        (for example an exporter with C(basic_auth_users) in its exporter-toolkit web config).
+      - The credentials are sent with the first request (no unauthenticated request first).
+    type: str
+  url_password:
+    description:
+      - Password for O(url_username). Never logged or returned; messages name the URL and the HTTP status only.
+    type: str
   state_dir:
     description: Where the input hashes are recorded.
     type: path
@@ -112,6 +122,16 @@ EXAMPLES = r"""
     ready_url: http://127.0.0.1:9090/-/ready
     metrics_url: http://127.0.0.1:9090/metrics
     reload_metric: prometheus_config_last_reload
+
+- name: Restart node_exporter behind TLS and basic auth, proven ready with an authenticated request
+  become: true
+  hybridmon.monitoring.service_control:
+    name: node_exporter
+    state: restarted
+    ready_url: https://127.0.0.1:9100/
+    validate_certs: false
+    url_username: prometheus
+    url_password: "{{ node_exporter_probe_password }}"
 """
 
 RETURN = r"""
@@ -150,6 +170,9 @@ def main():
         argument_spec=spec,
         required_together=SERVICE_REQUIRED_TOGETHER,
         supports_check_mode=True,
+        # file contents (credentials) and probe passwords travel in nested options: keep the arguments out of the
+        # host's system log altogether; results are masked through no_log_values
+        no_log=True,
     )
     try:
         module.exit_json(**ServiceController(module, module.params).run())

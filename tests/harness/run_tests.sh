@@ -34,6 +34,9 @@ step() { # name command...  (one check)
   local log="$logdir/${name//[^A-Za-z0-9_.-]/_}.log" s rc
   s=$(date +%s)
   echo "[test] >>> $name"
+  # ansible-lint installs the collection under ~/.ansible/collections, where Ansible would find it before this
+  # tree: a copy left by an earlier run (or another checkout) must never be what a step tests
+  rm -rf "$HOME/.ansible/collections/ansible_collections/hybridmon"
   "$@" >"$log" 2>&1; rc=$?
   if [ $rc -eq 0 ]; then passed=$((passed + 1)); echo "[test] $name: passed in $(( $(date +%s) - s ))s";
   else failed=$((failed + 1)); failures+=("$name"); echo "[test] $name: FAILED (rc=$rc) in $(( $(date +%s) - s ))s; last lines of $log:"; tail -40 "$log"; fi

@@ -7,6 +7,8 @@ call, a call out of order, or an exchange left unused at the end fails the test.
 import hashlib
 import io
 import json
+import os
+import shutil
 import tarfile
 import urllib.error
 from urllib.parse import urlsplit
@@ -126,3 +128,30 @@ def make_tarball(path, version, payload):
             info.mode = 0o755
             tf.addfile(info, io.BytesIO(data))
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def find_promtool():
+    """promtool for tests that validate rules: HM_PROMTOOL (set by tests/harness/env.sh), the mirror's, or PATH."""
+    for candidate in (os.environ.get("HM_PROMTOOL"), os.path.join(ROOT, ".cache", "mirror", "bin", "promtool"),
+                      shutil.which("promtool")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def playbook_env(tmp_path, **extra):
+    """Environment for an ansible-playbook subprocess that sees this work tree as hybridmon.monitoring."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".cache", "collections"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+    })
+    env.update(extra)
+    return env

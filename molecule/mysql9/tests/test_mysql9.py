@@ -49,3 +49,20 @@ def test_check_mode_changes_nothing():
     assert rc == 0, out
     assert recap and all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), out
     assert "hm-My9#pw;x" not in out
+
+
+def test_account_drift_is_repaired_and_then_left_alone(host):
+    """Someone changes the monitoring password and widens its grants by hand: one run restores exactly the wanted
+    account (password compared with MySQL's salted caching_sha2 hash, not re-set blindly), the next changes nothing."""
+    host.check_output("mysql -e \"ALTER USER 'monitoring'@'localhost' IDENTIFIED BY 'changed-by-hand' "
+                      "WITH MAX_USER_CONNECTIONS 9; GRANT RELOAD ON *.* TO 'monitoring'@'localhost'\"")
+    rc, out, recap = lib.run_playbook("--diff")
+    assert rc == 0, out
+    assert recap[NAME]["changed"] >= 1, out
+    assert "password: (changed)" in out and "max_user_connections: 9" in out and "hm-My9#pw;x" not in out
+    test_monitoring_account(host)
+    # the exporter logs in with the file's password again (a new connection per scrape)
+    lib.wait_for(lambda: "mysql_up 1" in host.check_output("curl -s http://127.0.0.1:9104/metrics").splitlines(),
+                 timeout=30, what="mysql_up 1 after the repair")
+    rc, out, recap = lib.run_playbook()
+    assert rc == 0 and recap[NAME]["changed"] == 0, out

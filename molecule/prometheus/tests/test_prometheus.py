@@ -87,6 +87,29 @@ def test_upgrade_kept_the_tsdb():
     assert h.file(state["previous"]["dir"] + "/prometheus").exists
 
 
+def test_release_that_does_not_come_up_is_rolled_back_with_its_unit():
+    """Switching to the kept 2.x release with a flag only 3.x knows: 2.x exits at start, so the same module call puts
+    back the 3.x release and the unit it ran with, proves it ready, and fails the task saying so."""
+    (name,) = lib.instances("upgrade")
+    h = lib.host(name)
+    unit = "/etc/systemd/system/prometheus.service"
+    unit_before = h.file(unit).content_string
+    old, new = H["hm_prometheus_old_version"], H["hm_prometheus_version"]
+    rc, out, recap = lib.run_playbook(limit=name, extra_vars={
+        "prometheus_version": old, "prometheus_extra_flags": {"web.max-notifications-subscribers": 16}})
+    assert rc != 0 and recap[name]["failed"] == 1, out
+    assert ("prometheus %s did not come up, so prometheus was rolled back to %s, which is running and ready again"
+            % (old, new)) in out, out
+    assert "unknown long flag '--web.max-notifications-subscribers'" in out, out
+    assert "version %s" % new in h.check_output("/usr/local/bin/prometheus --version 2>&1")
+    assert h.file(unit).content_string == unit_before
+    assert h.service("prometheus").is_running
+    lib.wait_for(lambda: lib.prom_query(h, 'up{job="prometheus"} == 1'), timeout=30, what="up after the rollback")
+    # the record matches what runs: the next plain run has nothing to do
+    rc, out, recap = lib.run_playbook(limit=name)
+    assert rc == 0 and recap[name]["changed"] == 0, out
+
+
 def test_check_mode_on_converged_hosts_changes_nothing():
     rc, out, recap = lib.run_playbook("--check", "--diff")
     assert rc == 0, out

@@ -1,22 +1,13 @@
 """prometheus_rule against the CRD-only API server, with promtool validating each group."""
 import os
-import shutil
 
 import pytest
 import yaml
-from helpers import run_module
+from helpers import find_promtool, run_module
 
 from ansible_collections.hybridmon.monitoring.plugins.modules import prometheus_rule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def find_promtool():
-    for candidate in (os.environ.get("HM_PROMTOOL"), os.path.join(ROOT, ".cache", "mirror", "bin", "promtool"),
-                      shutil.which("promtool")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 PROMTOOL = find_promtool()

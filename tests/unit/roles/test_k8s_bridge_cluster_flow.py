@@ -20,6 +20,7 @@ import sys
 import kubernetes_validate
 import pytest
 import yaml
+from helpers import playbook_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 COLLECTIONS = ROOT / ".cache" / "collections"
@@ -86,7 +87,7 @@ def token_secret(filled=True):
              "metadata": {"name": "prometheus-bare-metal-token", "namespace": "monitoring"}, "data": data}]
 
 
-def run_bridge(tmp_path, play_vars, resources, check=False):
+def run_bridge(tmp_path, play_vars, resources, check=False, post_tasks=()):
     fake, record = make_fake_collection(tmp_path, resources)
     creds = tmp_path / "etc-prometheus-k8s"
     play_vars = dict({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_credentials_dir": str(creds),
@@ -95,17 +96,10 @@ def run_bridge(tmp_path, play_vars, resources, check=False):
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump([{
         "hosts": "localhost", "gather_facts": False, "connection": "local", "vars": play_vars,
-        "roles": [{"role": "hybridmon.monitoring.k8s_bridge"}],
+        "roles": [{"role": "hybridmon.monitoring.k8s_bridge"}], "post_tasks": list(post_tasks),
     }]))
-    env = dict(os.environ)
-    env.update({
-        # The stand-in comes first, so it wins over the kubernetes.core that ships with ansible.
-        "ANSIBLE_COLLECTIONS_PATH": "%s:%s" % (fake, COLLECTIONS),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-    })
+    # The stand-in comes first, so it wins over the kubernetes.core that ships with ansible.
+    env = playbook_env(tmp_path, ANSIBLE_COLLECTIONS_PATH="%s:%s" % (fake, COLLECTIONS))
     # The test already runs as root; the role's become would need sudo, which the machine may not have.
     command = [str(PLAYBOOK_BIN), "-i", "localhost,", "-e", "ansible_python_interpreter=" + sys.executable,
                "-e", "ansible_become=false", str(playbook)]
@@ -250,3 +244,16 @@ def test_monitoring_stack_rollback_runs_helm_rollback(tmp_path):
     assert [c for c in calls if c["module"] == "helm"] == [], "no install/upgrade while rolling back"
     assert json.loads(argv_file.read_text()) == ["rollback", "monitoring-stack", "3", "--namespace", "monitoring",
                                                  "--wait", "--timeout", "5m", "--kube-context", "prod"]
+
+
+def test_without_cluster_access_nothing_but_publishing_runs(tmp_path):
+    # No API server URL, nothing to publish: no cluster object, no host file, no scrape job; the discovery settings
+    # are not checked either (an empty namespace list would fail them).
+    check_facts = {"name": "No scrape job was built", "ansible.builtin.assert": {"that": [
+        "k8s_bridge_scrape_configs is not defined", "prometheus_scrape_configs_extra is not defined"]}}
+    settings = {"k8s_bridge_manage_cluster_access": False, "k8s_bridge_api_server": "", "k8s_bridge_sd_namespaces": []}
+    proc, calls, creds = run_bridge(tmp_path, settings, token_secret(), post_tasks=[check_facts])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No scrape job was built" in proc.stdout
+    assert calls == []
+    assert not creds.exists()

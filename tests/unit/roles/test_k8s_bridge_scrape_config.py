@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import yaml
+from helpers import playbook_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 COLLECTIONS = ROOT / ".cache" / "collections"
@@ -45,15 +46,7 @@ def run_role(tmp_path, play_vars, tasks_from=("preflight", "scrape_config")):
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars": play_vars, "tasks": tasks,
     }]))
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-    })
+    env = playbook_env(tmp_path)
     command = [str(PLAYBOOK_BIN), "-i", "localhost,", "-e", "ansible_python_interpreter=" + sys.executable,
                str(playbook)]
     proc = subprocess.run(command, cwd=tmp_path, env=env,
@@ -193,6 +186,27 @@ def test_prometheus_extra_left_alone_when_disabled(tmp_path):
      "needs a pinned k8s_bridge_kps_chart_version"),
     ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_monitoring_stack_rollback_revision": 0},
      "monitoring_stack_rollback_revision=0"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_kps_release_name": "Prometheus_1"},
+     "k8s_bridge_kps_release_name=Prometheus_1 is not a valid Helm release name"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_rules_name": "hybridmon rules"},
+     "k8s_bridge_rules_name=hybridmon rules is not a valid Kubernetes object name"),
+    ({"k8s_bridge_manage_cluster_access": False, "k8s_bridge_kps_namespace": "monitoring.prod"},
+     "k8s_bridge_kps_namespace=monitoring.prod is not a valid namespace name"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_rules_state": "gone"}, "rules_state=gone (present|absent)"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_namespace_labels": {"apps": "team=shop"}},
+     "namespace_labels={'apps': 'team=shop'}"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_servicemonitors": [
+        {"selector": {"match_labels": {"app": "orders"}}, "endpoints": [{"port": "http"}]}]},
+     "k8s_bridge_servicemonitors[0] (no name): name (missing) is not a valid Kubernetes object name."),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_servicemonitors": [
+        {"name": "orders", "namespace": "Shop", "selector": {}, "endpoint": [{"port": "http"}]}]},
+     "k8s_bridge_servicemonitors[0] (orders): namespace Shop is not a valid namespace name; unknown keys endpoint "
+     "(known: name, namespace, state,"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_servicemonitors": [
+        {"name": "orders", "namespace": "Shop", "selector": {}, "endpoint": [{"port": "http"}]}]},
+     "selector is missing or empty (needed unless state is absent); endpoints is missing or empty"),
+    ({"k8s_bridge_api_server": API_SERVER, "k8s_bridge_servicemonitors": [{"name": "orders", "state": "gone"}]},
+     "k8s_bridge_servicemonitors[0] (orders): state gone is not present or absent;"),
 ])
 def test_preflight_names_the_bad_value(tmp_path, bad_vars, message):
     proc, facts = run_role(tmp_path, bad_vars, tasks_from=("preflight",))

@@ -5,6 +5,7 @@ systemd is played by a test double: a `systemctl` (and `journalctl`) script firs
 state in a JSON file and logs every invocation, so each test asserts exactly which systemctl actions ran. Readiness
 is proven against a real HTTP server on 127.0.0.1 whose answers the test controls.
 """
+import base64
 import http.server
 import json
 import os
@@ -31,7 +32,8 @@ if cmd == "show":
     for k in ("ActiveState", "SubState", "MainPID", "NRestarts", "UnitFileState", "LoadState"):
         print("%s=%s" % (k, st[k]))
 elif cmd in ("start", "restart"):
-    if st.get("fail_start"):
+    link, bad = st.get("fail_when_link_has") or (None, None)
+    if st.get("fail_start") or (link and bad in os.path.realpath(link)):
         st.update(ActiveState="failed", SubState="failed", MainPID="0")
     else:
         st.update(ActiveState="active", SubState="running", MainPID=str(int(st["MainPID"] or 100) + 1))
@@ -54,8 +56,17 @@ class Ready(http.server.BaseHTTPRequestHandler):
     ready = 200
     reload_ok = 1
     reload_ts = None  # None: time of the request
+    auth = None  # "user:password" to require HTTP basic auth (as exporter-toolkit's basic_auth_users does)
+    seen_auth = []  # Authorization headers received
 
     def do_GET(self):
+        Ready.seen_auth.append(self.headers.get("Authorization"))
+        if self.auth and self.headers.get("Authorization") != "Basic " + base64.b64encode(self.auth.encode()).decode():
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="demo"')
+            self.end_headers()
+            self.wfile.write(b"Unauthorized")
+            return
         if self.path == "/-/ready":
             code, body = self.ready, b"ready"
         elif self.path == "/metrics":
@@ -75,7 +86,7 @@ class Ready(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    Ready.ready, Ready.reload_ok, Ready.reload_ts = 200, 1, None
+    Ready.ready, Ready.reload_ok, Ready.reload_ts, Ready.auth, Ready.seen_auth = 200, 1, None, None, []
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield "http://127.0.0.1:%d" % srv.server_address[1]
@@ -275,3 +286,124 @@ def test_release_install_checks_service_options_like_service_control(monkeypatch
     assert res["failed"] and res["msg"].startswith("service: "), res
     assert "ready_timeout" in res["msg"] and "metrics_url" in res["msg"], res
     assert systemd.actions() == [] and not (tmp_path / "lib").exists()
+
+
+def test_new_release_that_does_not_come_up_is_rolled_back(monkeypatch, systemd, files, server, tmp_path):
+    lib, bindir = tmp_path / "lib", tmp_path / "bin"
+    service = svc_args(files, server)
+    service.pop("name")
+    service["restart_on"] = [files["unit"], str(lib / "demo" / "state.json")]
+    base = {"name": "demo", "binaries": ["demo", "demotool"], "lib_dir": str(lib), "install_dir": str(bindir),
+            "base_url": "http://127.0.0.1:9/unused", "service": service}
+    for version, payload in (("1.0.0", b"v1"), ("2.0.0", b"v2")):
+        tar = tmp_path / ("demo-%s.tgz" % version)
+        sha = make_tarball(tar, version, payload)
+        if version == "2.0.0":
+            systemd.update(fail_when_link_has=[str(bindir / "demo"), "/2.0.0-"])
+            # the new release comes with a new unit (flags) and a new file: both go back with the release
+            service["files"] = [dict(service["files"][0], content="[Service]\nExecStart=/bin/demo --v2-flag\n"),
+                                service["files"][1], {"dest": str(files["etc"] / "v2-only.yml"), "content": "x: 1\n"}]
+        res = run_module(release_install.main, dict(base, version=version, src=str(tar), expected_sha256=sha),
+                         monkeypatch=monkeypatch)
+    assert res["failed"], res
+    assert "demo 2.0.0 did not come up, so demo was rolled back to 1.0.0, which is running and ready again" in res["msg"]
+    assert "demo.service is failed/failed after start" in res["msg"] and "journal line of the double" in res["msg"]
+    assert (bindir / "demo").read_bytes() == b"v1" and systemd.get()["ActiveState"] == "active"
+    assert open(files["unit"]).read() == "[Service]\nExecStart=/bin/demo\n"
+    assert not (files["etc"] / "v2-only.yml").exists()
+    state = json.loads((lib / "demo" / "state.json").read_text())
+    assert state["version"] == "1.0.0" and state["previous"]["version"] == "2.0.0"
+    assert systemd.actions() == ["daemon-reload", "enable demo.service", "start demo.service",  # 1.0.0
+                                 "daemon-reload", "restart demo.service",  # 2.0.0 fails
+                                 "daemon-reload", "start demo.service"]  # 1.0.0 again (the unit was failed)
+
+    # without rollback the failed release stays and the task says only what went wrong
+    res = run_module(release_install.main, dict(base, version="2.0.0", rollback_on_failure=False),
+                     monkeypatch=monkeypatch)
+    assert res["failed"] and "rolled back" not in res["msg"] and (bindir / "demo").read_bytes() == b"v2", res
+
+
+PROBE_PASSWORD = "pr0be-S3cret-value"
+
+
+def test_readiness_behind_basic_auth_sends_the_credentials(monkeypatch, systemd, files, server):
+    Ready.auth = "prometheus:" + PROBE_PASSWORD
+    res = run_module(service_control.main, svc_args(files, server, url_username="prometheus",
+                                                    url_password=PROBE_PASSWORD), monkeypatch=monkeypatch)
+    assert res["action"] == "started" and not res.get("failed"), res
+    assert systemd.actions() == ["daemon-reload", "enable demo.service", "start demo.service"]
+    # sent with the first request (force_basic_auth), not only after a 401 challenge
+    assert Ready.seen_auth and all(a and a.startswith("Basic ") for a in Ready.seen_auth), Ready.seen_auth
+    assert PROBE_PASSWORD not in json.dumps(res)
+
+    # a reload is proven through the authenticated metrics URL as well
+    args = svc_args(files, server, url_username="prometheus", url_password=PROBE_PASSWORD)
+    args["files"][1]["content"] = "interval: 20s\n"
+    res = run_module(service_control.main, args, monkeypatch=monkeypatch)
+    assert res["action"] == "reloaded" and not res.get("failed"), res
+
+
+def test_wrong_or_missing_credentials_fail_with_401_and_never_show_the_password(monkeypatch, systemd, files, server):
+    Ready.auth = "prometheus:" + PROBE_PASSWORD
+    wrong = "wr0ng-Passw0rd-value"
+    res = run_module(service_control.main, svc_args(files, server, url_username="prometheus", url_password=wrong,
+                                                    ready_timeout=1), monkeypatch=monkeypatch)
+    assert res["failed"] and "did not become ready within 1s" in res["msg"] and "answered 401" in res["msg"], res
+    text = json.dumps(res)
+    assert wrong not in text and PROBE_PASSWORD not in text
+    assert base64.b64encode(("prometheus:" + wrong).encode()).decode() not in text
+
+    systemd.update(ActiveState="inactive", SubState="dead", MainPID="0")
+    res = run_module(service_control.main, svc_args(files, server, ready_timeout=1), monkeypatch=monkeypatch)
+    assert res["failed"] and "answered 401" in res["msg"], res
+
+
+def test_password_without_user_is_refused(monkeypatch, systemd, files, server):
+    res = run_module(service_control.main, svc_args(files, server, url_password=PROBE_PASSWORD),
+                     monkeypatch=monkeypatch)
+    assert res["failed"] and "url_password" in res["msg"] and "url_username" in res["msg"], res
+    assert PROBE_PASSWORD not in json.dumps(res) and systemd.actions() == []
+
+
+@pytest.mark.parametrize("module_name", ["service_control", "release_install"])
+def test_probe_password_is_a_no_log_value_of_both_modules(monkeypatch, systemd, files, server, tmp_path, module_name):
+    """Ansible masks no_log values in everything a module returns (invocation included): the password must be one
+    of them whether it comes as service_control's option or inside release_install's `service`."""
+    from ansible.module_utils import basic
+    modules = []
+    init = basic.AnsibleModule.__init__
+
+    def spy(self, *a, **kw):
+        init(self, *a, **kw)
+        modules.append(self)
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", spy)
+    Ready.auth = "prometheus:" + PROBE_PASSWORD
+    service = svc_args(files, server, url_username="prometheus", url_password=PROBE_PASSWORD)
+    if module_name == "service_control":
+        res = run_module(service_control.main, service, monkeypatch=monkeypatch)
+    else:
+        tar = tmp_path / "demo.tgz"
+        sha = make_tarball(tar, "1.0.0", b"v1")
+        service.pop("name")
+        res = run_module(release_install.main, {
+            "name": "demo", "version": "1.0.0", "binaries": ["demo"], "lib_dir": str(tmp_path / "lib"),
+            "install_dir": str(tmp_path / "bin"), "base_url": "http://127.0.0.1:9/unused", "service": service,
+            "src": str(tar), "expected_sha256": sha}, monkeypatch=monkeypatch)
+        assert res["service"]["action"] == "started", res
+    assert not res.get("failed"), res
+    assert PROBE_PASSWORD in modules[-1].no_log_values
+    masked = basic.remove_values(dict(res, invocation={"module_args": modules[-1].params}), modules[-1].no_log_values)
+    assert PROBE_PASSWORD not in json.dumps(masked)
+
+
+def test_arguments_stay_out_of_the_host_log(monkeypatch, systemd, files, server):
+    """File contents and probe passwords travel in nested options that Ansible cannot mask in the invocation it
+    writes to syslog/journald: the modules do not write it at all."""
+    from ansible.module_utils import basic
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "_log_invocation", lambda self: logged.append(self.params))
+    run_module(service_control.main, svc_args(files, server), monkeypatch=monkeypatch)
+    run_module(release_install.main, {"name": "demo", "version": "1.0.0", "binaries": ["demo"],
+                                      "download_mode": "none", "install_dir": str(files["etc"])},
+               monkeypatch=monkeypatch)
+    assert logged == []
