@@ -329,3 +329,44 @@ def labels_for_release(module, k8s, params, kind, labels, crd_hint, consequence)
                 consequence, " | ".join(plan["reasons"])),
             reasons=plan["reasons"])
     return plan
+
+
+def publish_for_release(module, params, result, kind, crd_hint, consequence, build):
+    """Apply (or delete) one monitoring.coreos.com object of ``kind`` named by ``params`` and fill ``result``.
+
+    With state=present the labels the release's Prometheus objects select by are added first (labels_for_release)
+    and ``build(labels)`` returns the desired object; check mode is a server dry run; ``result`` gets ``changed``,
+    ``result`` (the object as stored, server-set metadata left out), ``added_labels``/``selected_by`` and, in diff
+    mode, the object before and after. Shared by helm_servicemonitor and prometheus_rule.
+    """
+    p = params
+    try:
+        k8s = K8sClient(module)
+    except K8sError as exc:
+        module.fail_json(msg=exc.msg)
+    try:
+        try:
+            resource = k8s.resource(MONITORING_API, kind)
+        except MissingKindError as exc:
+            module.fail_json(msg="%s; %s" % (exc.msg, crd_hint))
+        if p["state"] == "present":
+            labels = dict((k, str(v)) for k, v in p["labels"].items())
+            result["added_labels"] = {}
+            if p.get("release") or p.get("prometheus_name"):
+                plan = labels_for_release(module, k8s, p, kind, labels, crd_hint, consequence)
+                labels = plan["labels"]
+                result["selected_by"] = plan["selected_by"]
+                result["added_labels"] = plan["added"]
+            manifest = build(labels)
+        else:
+            manifest = {"apiVersion": MONITORING_API, "kind": kind,
+                        "metadata": {"name": p["name"], "namespace": p["namespace"]}}
+        changed, before, after = apply_object(k8s, resource, manifest, p["state"], module.check_mode, p["force"])
+    except K8sError as exc:
+        module.fail_json(msg=exc.msg, status=exc.status)
+    finally:
+        k8s.close()
+    result["changed"] = changed
+    result["result"] = after or {}
+    if module._diff and changed:
+        result["diff"] = {"before": before or {}, "after": after or {}}

@@ -303,7 +303,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.hybridmon.monitoring.plugins.module_utils._k8s import (
-    K8S_CONNECTION_ARGS, MONITORING_API, K8sClient, K8sError, MissingKindError, apply_object, labels_for_release,
+    K8S_CONNECTION_ARGS, MONITORING_API, publish_for_release,
 )
 
 try:
@@ -558,38 +558,10 @@ def run_values(module, p, result):
 
 
 def run_api(module, p, result):
-    try:
-        k8s = K8sClient(module)
-    except K8sError as exc:
-        module.fail_json(msg=exc.msg)
-    try:
-        try:
-            resource = k8s.resource(MONITORING_API, KIND)
-        except MissingKindError as exc:
-            module.fail_json(msg="%s; %s" % (exc.msg, CRD_HINT))
-        labels = dict((k, str(v)) for k, v in p["labels"].items())
-        if p["state"] == "present" and (p.get("release") or p.get("prometheus_name")):
-            plan = labels_for_release(module, k8s, p, KIND, labels, CRD_HINT, "so it would never be scraped")
-            labels = plan["labels"]
-            result["selected_by"] = plan["selected_by"]
-            result["added_labels"] = plan["added"]
-        elif p["state"] == "present":
-            result["added_labels"] = {}
-        if p["state"] == "present":
-            manifest = build_manifest(p, labels, check_durations=False)
-            result["manifest"] = manifest
-        else:
-            manifest = {"apiVersion": MONITORING_API, "kind": KIND,
-                        "metadata": {"name": p["name"], "namespace": p["namespace"]}}
-        changed, before, after = apply_object(k8s, resource, manifest, p["state"], module.check_mode, p["force"])
-    except K8sError as exc:
-        module.fail_json(msg=exc.msg, status=exc.status)
-    finally:
-        k8s.close()
-    result["changed"] = changed
-    result["result"] = after or {}
-    if module._diff and changed:
-        result["diff"] = {"before": before or {}, "after": after or {}}
+    def build(labels):
+        result["manifest"] = build_manifest(p, labels, check_durations=False)
+        return result["manifest"]
+    publish_for_release(module, p, result, KIND, CRD_HINT, "so it would never be scraped", build)
 
 
 def main():

@@ -137,7 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.hybridmon.monitoring.plugins.module_utils._k8s import (
-    K8S_CONNECTION_ARGS, MONITORING_API, K8sClient, K8sError, MissingKindError, apply_object, labels_for_release,
+    K8S_CONNECTION_ARGS, MONITORING_API, publish_for_release,
 )
 
 try:
@@ -274,7 +274,6 @@ def main():
     )
     p = module.params
     result = dict(changed=False)
-    manifest = {"apiVersion": MONITORING_API, "kind": KIND, "metadata": {"name": p["name"], "namespace": p["namespace"]}}
 
     if p["state"] == "present":
         try:
@@ -293,37 +292,14 @@ def main():
                                      % (p["promtool_path"] or "searched PATH"))
             result["validated"] = promtool_check(module, promtool, groups)
 
-    try:
-        k8s = K8sClient(module)
-    except K8sError as exc:
-        module.fail_json(msg=exc.msg)
-    try:
-        try:
-            resource = k8s.resource(MONITORING_API, KIND)
-        except MissingKindError as exc:
-            module.fail_json(msg="%s; %s" % (exc.msg, CRD_HINT))
-        if p["state"] == "present":
-            labels = dict((k, str(v)) for k, v in p["labels"].items())
-            result["added_labels"] = {}
-            if p.get("release") or p.get("prometheus_name"):
-                plan = labels_for_release(module, k8s, p, KIND, labels, CRD_HINT, "so its rules would never be loaded")
-                labels = plan["labels"]
-                result["selected_by"] = plan["selected_by"]
-                result["added_labels"] = plan["added"]
-            if labels:
-                manifest["metadata"]["labels"] = labels
-            if p["annotations"]:
-                manifest["metadata"]["annotations"] = dict((k, str(v)) for k, v in p["annotations"].items())
-            manifest["spec"] = {"groups": groups}
-        changed, before, after = apply_object(k8s, resource, manifest, p["state"], module.check_mode, p["force"])
-    except K8sError as exc:
-        module.fail_json(msg=exc.msg, status=exc.status)
-    finally:
-        k8s.close()
-    result["changed"] = changed
-    result["result"] = after or {}
-    if module._diff and changed:
-        result["diff"] = {"before": before or {}, "after": after or {}}
+    def build(labels):
+        meta = {"name": p["name"], "namespace": p["namespace"]}
+        if labels:
+            meta["labels"] = labels
+        if p["annotations"]:
+            meta["annotations"] = dict((k, str(v)) for k, v in p["annotations"].items())
+        return {"apiVersion": MONITORING_API, "kind": KIND, "metadata": meta, "spec": {"groups": groups}}
+    publish_for_release(module, p, result, KIND, CRD_HINT, "so its rules would never be loaded", build)
     module.exit_json(**result)
 
 
